@@ -28,7 +28,7 @@ def get_model(model_name):
         if isinstance(getattr(module, model_name, None), type):
             return getattr(module, model_name)
     # RecBole's own get_model would now import exlib_recommender and fail with "No module named 'lightgbm'"
-    known = sorted(_OUR_MODELS) + recbole_model_names()
+    known = sorted(set(_OUR_MODELS) | set(recbole_model_names()))
     raise ProRLError(f"unknown model '{model_name}': expected ProRL or a RecBole model, e.g. one of {', '.join(known)}")
 
 
