@@ -25,9 +25,11 @@ def _numpy_aliases():
     # recbole.config.configurator.Config.compatibility_settings / _init_parameters read np.float_,
     # np.complex_, np.unicode_ and ray 2.6.3 reads np.bool8, all removed in numpy 2.
     # The pinned numpy 1.26 has them; these make a numpy 2 environment work too.
-    for old, new in (("float_", "float64"), ("complex_", "complex128"), ("unicode_", "str_"), ("bool8", "bool_")):
-        if not hasattr(np, old):
-            setattr(np, old, getattr(np, new))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        for old, new in (("float_", "float64"), ("complex_", "complex128"), ("unicode_", "str_"), ("bool8", "bool_")):
+            if not hasattr(np, old):
+                setattr(np, old, getattr(np, new))
 
 
 def _silence_recbole_warnings():
@@ -115,7 +117,8 @@ def _download_or_clear_error():
         self.logger.info(f"Downloading dataset [{self.dataset_name}] from [{url}].")
         old_timeout = socket.getdefaulttimeout()
         socket.setdefaulttimeout(30)
-        staging = tempfile.mkdtemp(prefix=f".{self.dataset_name}-", dir=os.path.dirname(folder) or ".")
+        os.makedirs(os.path.dirname(folder), exist_ok=True)
+        staging = tempfile.mkdtemp(prefix=f".{self.dataset_name}-", dir=os.path.dirname(folder))
         try:
             path = download_url(url, staging)
             extract_zip(path, staging)
