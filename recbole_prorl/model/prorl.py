@@ -182,12 +182,16 @@ class ProRL(SequentialRecommender):
         paths, lengths = interaction["path"], interaction["path_len"]
         logits = self.decision_logits(interaction["history"], interaction["target"], paths, constrained=False)
         actions, mask = self.actions(paths, lengths, self.stop_id)
-        loss = F.cross_entropy(logits.flatten(0, 1), actions.flatten(), reduction="none")
-        return (loss * mask.flatten()).sum() / mask.sum()
+        actions = actions.masked_fill(~mask, -100)  # no decision there (and padding's logit is -inf)
+        return F.cross_entropy(logits.flatten(0, 1), actions.flatten(), ignore_index=-100)
+
+    def _target(self, interaction):
+        # our requests carry "target"; a plain RecBole batch has only its next item, used as the target
+        return interaction["target"] if "target" in interaction.interaction else interaction[self.POS_ITEM_ID]
 
     def full_sort_predict(self, interaction):
-        """Scores [N, n_items] of the first path item given ``ITEM_SEQ`` as history and ``target``."""
-        history, target = interaction[self.ITEM_SEQ], interaction["target"]
+        """Scores [N, n_items] of the first path item given ``ITEM_SEQ`` as history and the target."""
+        history, target = interaction[self.ITEM_SEQ], self._target(interaction)
         empty = history.new_zeros(history.size(0), 0)
         return self.decision_logits(history, target, empty)[:, 0, : self.n_items]
 
