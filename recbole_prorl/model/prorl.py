@@ -133,14 +133,18 @@ class ProRL(SequentialRecommender):
         for t in range(self.max_path_len + 1):
             probs = torch.softmax(self._next_logits(history, target, paths[:, :t]) / temperature, dim=-1)
             choice = torch.multinomial(probs, 1, generator=generator).squeeze(1)
-            grow = ~done & (choice != self.stop_id)
-            if t < self.max_path_len:
-                paths[:, t] = torch.where(grow, choice, paths[:, t])
-            lengths += grow.long()
-            done |= ~grow
-            if bool(done.all()):
+            if self._append(paths, lengths, done, choice, t):
                 break
         return paths, lengths
+
+    def _append(self, paths, lengths, done, token, t):
+        """In place: unfinished rows take ``token`` as item t or finish on STOP; True when all are done."""
+        grow = ~done & (token != self.stop_id)
+        if t < self.max_path_len:
+            paths[:, t] = torch.where(grow, token, paths[:, t])
+        lengths += grow.long()
+        done |= ~grow
+        return bool(done.all())
 
     @torch.no_grad()
     def beam_search(self, history, target, beam_size):
@@ -167,12 +171,7 @@ class ProRL(SequentialRecommender):
             source = (torch.arange(n, device=device).unsqueeze(1) * k + flat // v).view(-1)
             token = (flat % v).view(-1)
             paths, lengths, done = paths[source], lengths[source], done[source]
-            grow = ~done & (token != self.stop_id)
-            if t < self.max_path_len:
-                paths[:, t] = torch.where(grow, token, paths[:, t])
-            lengths += grow.long()
-            done |= ~grow
-            if bool(done.all()):
+            if self._append(paths, lengths, done, token, t):
                 break
         return paths.view(n, k, -1), lengths.view(n, k), scores
 
