@@ -47,27 +47,32 @@ def evaluate_paths(paths, lengths, requests, judges, attrs, topk):
     """{judge: {"<Metric>@<K>": value}} for paths [N, Kmax, L], lengths [N, Kmax]."""
     n, kmax, l = paths.shape
     flat_paths, flat_len = paths.reshape(-1, l), lengths.reshape(-1)
-    history = requests["history"].repeat_interleave(kmax, 0)
-    target = requests["target"].repeat_interleave(kmax, 0)
+    flat_target = requests["target"].repeat_interleave(kmax, 0)
     shared = {}
-    for k, v in best_of_k(coherence(flat_paths, flat_len, target, attrs).view(n, kmax), topk).items():
+    for k, v in best_of_k(coherence(flat_paths, flat_len, flat_target, attrs).view(n, kmax), topk).items():
         shared[f"Coherence@{k}"] = v
     top1, top1_len = paths[:, 0], lengths[:, 0]
     inside = torch.arange(l).unsqueeze(0) < top1_len.unsqueeze(1)
     shared["Length@1"] = top1_len.float().mean().item()
     shared["Repeat@1"] = repeat_rate(top1, top1_len).mean().item()
     shared["Distinct@1"] = float(torch.unique(top1[inside]).numel())
+    # a deterministic method repeats its one path k times: score it once
+    copies = kmax if bool((paths == paths[:, :1]).all()) else 1
+    scored_paths, scored_len = paths[:, :: copies].reshape(-1, l), lengths[:, :: copies].reshape(-1)
+    history = requests["history"].repeat_interleave(kmax // copies, 0)
+    target = requests["target"].repeat_interleave(kmax // copies, 0)
     table = {}
     for name, judge in judges.items():
         row = {}
-        nonempty = flat_len > 0
-        metrics = {m: torch.zeros(n * kmax) for m in METRICS}
+        nonempty = scored_len > 0
+        metrics = {m: torch.zeros(len(scored_len)) for m in METRICS}
         if nonempty.any():
-            scored = judge.path_metrics(history[nonempty], target[nonempty], flat_paths[nonempty], flat_len[nonempty])
+            scored = judge.path_metrics(history[nonempty], target[nonempty], scored_paths[nonempty], scored_len[nonempty])
             for m in METRICS:
                 metrics[m][nonempty] = scored[m]  # an empty path scores 0 on everything
         for m in METRICS:
-            for k, v in best_of_k(metrics[m].view(n, kmax), topk).items():
+            per_path = metrics[m].view(n, kmax // copies).repeat_interleave(copies, 1)
+            for k, v in best_of_k(per_path, topk).items():
                 row[f"{m}@{k}"] = v
         row.update(shared)
         table[name] = row
