@@ -168,6 +168,7 @@ def _run(config, stage, checkpoint, requests, run_dir, logger, show_progress):
             judges[name] = get_simulator(name, dataset, context.user_split["train"], config, logger)
     if stage == "simulators":
         return {"judges": list(judges)}
+    init_seed(config["seed"], config["reproducibility"])  # the policy's init must not depend on cached stages
     model = get_model("ProRL")(config, dataset)
     trainer = get_trainer(config["MODEL_TYPE"], "ProRL")(config, model)
     trainer.attach(context, run_dir)

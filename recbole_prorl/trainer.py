@@ -70,6 +70,7 @@ class ProRLTrainer(Trainer):
             self.logger.info(f"Loaded pretrained policy from [{done}]")
             return done
         cfg, train, valid = self.config, self.context.requests["train"], self.context.requests["valid"]
+        torch.manual_seed(cfg["seed"])  # the same result whether or not earlier stages came from a cache
         optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg["learning_rate"], weight_decay=cfg["weight_decay"] or 0)
         steps_per_epoch = math.ceil(len(train["target"]) / cfg["train_batch_size"])
         total, warmup = cfg["epochs"] * steps_per_epoch, cfg["pretrain_warmup_steps"]
@@ -219,6 +220,8 @@ class ProRLTrainer(Trainer):
         if latest.is_file():
             start = self._load_rl_state(load_checkpoint(latest))
             self.logger.info(f"Resuming RL at epoch {start} from [{latest}]")
+        else:
+            torch.manual_seed(cfg["seed"])  # rollouts do not depend on what ran before in this process
         train = self.context.requests["train"]
         step = start * math.ceil(per_epoch / cfg["rl_batch_size"])
         for epoch in range(start, cfg["rl_epochs"]):

@@ -113,3 +113,39 @@ def test_cli_prints_dataset_statistics(workdir):
                   f"--checkpoint_dir={workdir}/saved", "--stage=dataset", cwd=workdir)
     assert result.returncode == 0, result.stderr
     assert "The number of users: 41" in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("name,bridge,users,items", [("ml-100k", "class", None, None), ("ml-1m", "genre", "[20,inf)", "[40,inf)"),
+                                                     ("steam-merged", "tags", "[20,inf)", "[40,inf)"),
+                                                     ("amazon-books", "categories", "[100,inf)", "[40,inf)")])
+def test_dataset_property_files(workdir, name, bridge, users, items):
+    config = Config(model="ProRL", dataset=name, config_dict={"data_path": str(workdir / "dataset")})
+    assert config["bridge_field"] == bridge and bridge in config["load_col"]["item"]
+    if users:
+        assert (config["user_inter_num_interval"], config["item_inter_num_interval"]) == (users, items)
+
+
+ML1M = REPO / "dataset" / "ml-1m" / "ml-1m.inter"
+
+
+@pytest.mark.skipif(not ML1M.is_file(), reason="no copy of ml-1m in dataset/ml-1m on this machine")
+def test_real_ml1m_files_load_with_the_paper_filters(workdir):
+    from recbole_prorl.data import bridge_attributes, load_dataset
+
+    config = Config(model="ProRL", dataset="ml-1m", config_dict={"data_path": str(REPO / "dataset"),
+                                                                  "checkpoint_dir": str(workdir / "saved")})
+    dataset = load_dataset(config)
+    assert dataset.inter_num > 900_000 and dataset.user_num - 1 <= 6040
+    assert bridge_attributes(dataset, "genre", ["Drama"]).any(1).float().mean() > 0.5
+
+
+def test_cli_suggests_ml100k_when_ml1m_cannot_be_downloaded(workdir):
+    import os
+
+    env = {**os.environ, "https_proxy": "http://127.0.0.1:9", "http_proxy": "http://127.0.0.1:9"}  # no network
+    result = subprocess.run([sys.executable, str(REPO / "run_prorl.py"), "--dataset=ml-1m",
+                             f"--data_path={workdir}/offline"], cwd=workdir, capture_output=True, text=True,
+                            timeout=300, env=env)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "could not be downloaded" in result.stderr and "--dataset=ml-100k" in result.stderr
+    assert f"{workdir}/offline/ml-1m" in result.stderr

@@ -27,6 +27,9 @@ def test_end_to_end_writes_results_and_reruns_from_cache(workdir, capsys):
     assert any("tfevents" in p.name for p in run_dir.rglob("*"))
     again = run_prorl("tiny", [TINY_YAML], overrides)  # every stage loads from its cache
     assert again["results"]["ProRL"] == results["ProRL"]
+    policy = next(p for p in run_dir.rglob("rl.pth"))
+    evaluated = run_prorl("tiny", [TINY_YAML], overrides, checkpoint=str(policy))  # --checkpoint: that policy only
+    assert list(evaluated["results"]) == ["ProRL"] and evaluated["results"]["ProRL"] == results["ProRL"]
 
 
 def test_recbole_run_recbole_reaches_our_model_and_trainer(workdir):

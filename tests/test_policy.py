@@ -87,19 +87,22 @@ def test_calculate_loss_is_teacher_forced_cross_entropy(policy, tiny):
     assert policy.calculate_loss(req).item() == pytest.approx(expected / count, abs=1e-5)
 
 
-def test_pretraining_lowers_validation_loss(tiny, simulators, workdir):
+@pytest.mark.parametrize("select", ["valid_loss", "valid_ioi"])
+def test_pretraining_lowers_validation_loss(tiny, simulators, workdir, select):
     from recbole_prorl.quick_start import Context
     from recbole_prorl.trainer import ProRLTrainer
 
-    config, dataset, mined = tiny
+    _, dataset, mined = tiny
+    config = tiny_config(workdir, pretrain_select=select)
     torch.manual_seed(0)
     model = ProRL(config, dataset)
     trainer = ProRLTrainer(config, model)
     context = Context(dataset, mined["splits"], mined["user_split"], None, simulators["SASRec"])
-    trainer.attach(context, workdir / "pretrain-test")
+    trainer.attach(context, workdir / f"pretrain-{select}")
     before = trainer._valid_loss(mined["splits"]["valid"])
     trainer.pretrain()
     after = trainer._valid_loss(mined["splits"]["valid"])
     assert after < before - 0.1, (before, after)
-    assert (workdir / "pretrain-test" / "pretrain.pth").is_file()
+    saved = torch.load(workdir / f"pretrain-{select}" / "pretrain.pth", weights_only=True)
+    assert set(saved) == {"state_dict", "epoch", "valid_loss", "score"}
     assert math.isfinite(after)
