@@ -24,6 +24,9 @@ from recbole_prorl.data.dataset import dataset_digest, fingerprint, user_sequenc
 from recbole_prorl.simulator import CAUSAL_MODELS, UserSimulator, gather_positions
 from recbole_prorl.utils import get_model, recbole_model_names
 
+# models whose loss reads RecBole's augmented training table (one row per prefix), e.g. FEARec's
+# same-target sequences: they are built on that table and trained on rows sampled from it
+RECBOLE_AUGMENTED = {"FEARec"}
 _SHARED_KEYS = ("data_path", "checkpoint_dir", "seed", "reproducibility", "USER_ID_FIELD", "ITEM_ID_FIELD",
                 "TIME_FIELD", "load_col", "use_gpu", "gpu_id")
 
@@ -102,6 +105,37 @@ def ranking_metrics(simulator, histories, targets, k=10, batch=1024):
     return {f"recall@{k}": torch.cat(hits).mean().item(), f"ndcg@{k}": torch.cat(ndcg).mean().item()}
 
 
+def _augmented_table(dataset, train_users, config):
+    """RecBole's own sequential augmentation of the training users' training part (LS split, TO order)."""
+    if config["MAX_ITEM_LIST_LENGTH"] != dataset.config["MAX_ITEM_LIST_LENGTH"]:
+        raise ProRLError(f"simulator {config['model']} is trained on RecBole's augmented table, so its "
+                         f"MAX_ITEM_LIST_LENGTH ({config['MAX_ITEM_LIST_LENGTH']}) must equal the main config's "
+                         f"({dataset.config['MAX_ITEM_LIST_LENGTH']})")
+    inter = dataset.inter_feat
+    members = set(int(u) for u in train_users)
+    return dataset.copy(inter[inter[dataset.uid_field].isin(members)]).build()[0]
+
+
+def _table_epoch(model, optimizer, table, samples, batch_size, generator):
+    model.train()
+    order = torch.randperm(len(table), generator=generator)[:samples]
+    total, batches = 0.0, 0
+    for i in range(0, len(order), batch_size):
+        loss = model.calculate_loss(table.inter_feat[order[i:i + batch_size]])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        total, batches = total + loss.item(), batches + 1
+    return total / max(1, batches)
+
+
+def _build_model(model_name, config, dataset, train_users):
+    if model_name in RECBOLE_AUGMENTED:
+        table = _augmented_table(dataset, train_users, config)
+        return get_model(model_name)(config, table), table
+    return get_model(model_name)(config, dataset), None
+
+
 def _causal_epoch(model, optimizer, windows, lens, batch_size, generator):
     model.train()
     total, order = 0.0, torch.randperm(len(windows), generator=generator)
@@ -153,7 +187,7 @@ def train_simulator(model_name, dataset, train_users, main_config, logger=None, 
     init_seed(config["seed"], config["reproducibility"])
     causal = model_name in CAUSAL_MODELS
     transform = None if causal else construct_transform(config)  # before the model: it sets config keys
-    model = get_model(model_name)(config, dataset)
+    model, table = _build_model(model_name, config, dataset, train_users)
     users, seqs = user_sequences(dataset)
     members = set(int(u) for u in train_users)
     train, valid, test = _leave_one_out([s for u, s in zip(users, seqs) if int(u) in members])
@@ -169,6 +203,9 @@ def train_simulator(model_name, dataset, train_users, main_config, logger=None, 
         start = time.time()
         if causal:
             loss = _causal_epoch(model, optimizer, windows, lens, config["train_batch_size"], generator)
+        elif table is not None:
+            samples = len(train) * (config["prefixes_per_user"] or 16)
+            loss = _table_epoch(model, optimizer, table, samples, config["train_batch_size"], generator)
         else:
             loss = _prefix_epoch(model, optimizer, train, config, dataset, transform, config["train_batch_size"], rng)
         seconds = time.time() - start
@@ -222,7 +259,7 @@ def load_simulator(path, dataset, train_users, main_config, model_name=None):
                 f"{expected[key]}); delete it or run with --retrain_simulators=True to train a new one")
     config = simulator_config(model_name, main_config)
     construct_transform(config)  # sets the config keys some models read at construction (BERT4Rec)
-    model = get_model(model_name)(config, dataset)
+    model, _ = _build_model(model_name, config, dataset, train_users)
     model.load_state_dict(saved["state_dict"])
     return UserSimulator(model, model_name, chunk_size=main_config["simulator_chunk_size"]), saved["metrics"]
 

@@ -49,6 +49,7 @@ def test_evaluate_paths_keys_and_empty_paths_score_zero(tiny, simulators):
 
 def test_every_baseline_makes_valid_paths(tiny, simulators):
     from recbole_prorl.model.prorl import ProRL
+    from recbole_prorl.simulator_training import get_simulator
 
     config, dataset, mined = tiny
     test = {k: v[:5] for k, v in mined["splits"]["test"].items()}
@@ -60,7 +61,12 @@ def test_every_baseline_makes_valid_paths(tiny, simulators):
         "BERT4Rec": SeqRecPaths(simulators["BERT4Rec"], config["max_path_len"], 5),
         "LightSANs": SeqRecPaths(simulators["LightSANs"], config["max_path_len"], 5),
         "IPG": IPGPaths(simulators["BERT4Rec"], config["max_path_len"], 0.8, 5),
+        "FEARec": SeqRecPaths(get_simulator("FEARec", dataset, mined["user_split"]["train"], config),
+                              config["max_path_len"], 5),
     }
+    reloaded = get_simulator("FEARec", dataset, mined["user_split"]["train"], config)  # from its checkpoint
+    assert torch.allclose(reloaded.next_item_scores(test["history"]),
+                          generators["FEARec"].simulator.next_item_scores(test["history"]))
     for name, generator in generators.items():
         paths, lengths = generator.generate_paths(test, 2)
         assert paths.shape == (5, 2, config["max_path_len"]), name
