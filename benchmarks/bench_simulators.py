@@ -25,12 +25,11 @@ def recbole_trainer(name, config, dataset_name, train_users, epochs):
     from recbole.trainer import Trainer
     from recbole_prorl.utils import get_model
 
-    sim_config = simulator_config(name, config)
-    for key, value in {"epochs": epochs, "eval_args": {"split": {"LS": "valid_and_test"}, "order": "TO", "mode": "full"},
-                       "metrics": ["Recall", "NDCG"], "topk": [10], "valid_metric": "NDCG@10", "show_progress": False,
-                       "stopping_step": epochs, "train_batch_size": 2048}.items():
-        # RecBole's default batch of 2048 prefixes = as many next-item targets per step as our 32 windows
-        sim_config[key] = value
+    # RecBole's default batch of 2048 prefixes = about as many next-item targets per step as our 32 windows;
+    # the split is RecBole's sequential default (leave-one-out, time order, full ranking), as ours
+    sim_config = simulator_config(name, config, {
+        "epochs": epochs, "metrics": ["Recall", "NDCG"], "topk": [10], "valid_metric": "NDCG@10",
+        "show_progress": False, "stopping_step": epochs, "train_batch_size": 2048})
     dataset = create_dataset(sim_config)
     uid = dataset.uid_field
     dataset.inter_feat = dataset.inter_feat[dataset.inter_feat[uid].isin(set(int(u) for u in train_users))]

@@ -43,8 +43,8 @@ def _no_cmd_line():
         sys.argv = saved
 
 
-def simulator_config(model_name, main_config):
-    """RecBole Config for a simulator: RecBole defaults < properties/simulator/<Model>.yaml < overrides."""
+def simulator_config(model_name, main_config, extra=None):
+    """RecBole Config for a simulator: RecBole defaults < properties/simulator/<Model>.yaml < overrides < extra."""
     model_class = get_model(model_name)
     if getattr(model_class, "type", None) is None or model_class.type.name != "SEQUENTIAL":
         raise ProRLError(f"simulator '{model_name}' is not a RecBole sequential model; valid names include "
@@ -55,7 +55,7 @@ def simulator_config(model_name, main_config):
     with _no_cmd_line():
         return Config(model=model_name, dataset=main_config["dataset"], config_file_list=files,
                       config_dict={**shared, "device": main_config["device"], "train_neg_sample_args": None,
-                                   **overrides})
+                                   **overrides, **(extra or {})})
 
 
 def _hparams(config):
