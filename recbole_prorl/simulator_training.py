@@ -105,6 +105,13 @@ def ranking_metrics(simulator, histories, targets, k=10, batch=1024):
     return {f"recall@{k}": torch.cat(hits).mean().item(), f"ndcg@{k}": torch.cat(ndcg).mean().item()}
 
 
+def _update(optimizer, loss):
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
 def _augmented_table(dataset, train_users, config):
     """RecBole's own sequential augmentation of the training users' training part (LS split, TO order)."""
     if config["MAX_ITEM_LIST_LENGTH"] != dataset.config["MAX_ITEM_LIST_LENGTH"]:
@@ -121,11 +128,8 @@ def _table_epoch(model, optimizer, table, samples, batch_size, generator):
     order = torch.randperm(len(table), generator=generator)[:samples]
     total, batches = 0.0, 0
     for i in range(0, len(order), batch_size):
-        loss = model.calculate_loss(table.inter_feat[order[i:i + batch_size]])
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        total, batches = total + loss.item(), batches + 1
+        total += _update(optimizer, model.calculate_loss(table.inter_feat[order[i:i + batch_size]]))
+        batches += 1
     return total / max(1, batches)
 
 
@@ -147,11 +151,7 @@ def _causal_epoch(model, optimizer, windows, lens, batch_size, generator):
         inter = Interaction({model.ITEM_SEQ: inputs, model.ITEM_SEQ_LEN: (n - 1).clamp(min=1)})
         with gather_positions(model, positions):
             logits = model.full_sort_predict(inter)  # [B, T, n_items], every position of the window
-        loss = torch.nn.functional.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=0)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        total += loss.item()
+        total += _update(optimizer, torch.nn.functional.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=0))
     return total / max(1, (len(order) + batch_size - 1) // batch_size)
 
 
@@ -171,12 +171,8 @@ def _prefix_epoch(model, optimizer, train_seqs, config, dataset, transform, batc
         seq, lens = _pad([c[0] for c in chunk], max_len)
         inter = Interaction({model.ITEM_SEQ: seq, model.ITEM_SEQ_LEN: lens,
                              model.POS_ITEM_ID: torch.as_tensor([c[1] for c in chunk])})
-        inter = transform(dataset, inter)
-        loss = model.calculate_loss(inter)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        total, batches = total + loss.item(), batches + 1
+        total += _update(optimizer, model.calculate_loss(transform(dataset, inter)))
+        batches += 1
     return total / max(1, batches)
 
 
