@@ -75,12 +75,14 @@ def mine_paths(dataset, config, logger=None):
             short_histories += 1
             continue
         name = split_of[int(user)]
+        if name == "test":
+            seen = np.zeros(dataset.item_num, dtype=bool)
+            seen[seq] = True
+            seen[0] = True
+            unseen = np.flatnonzero(~seen)
         for history, path, target in mine_sequence(seq, attrs, history_len, max_path_len):
             if name == "test":
-                seen = np.zeros(dataset.item_num, dtype=bool)
-                seen[seq] = True
-                seen[0] = True
-                target = int(rng.choice(np.flatnonzero(~seen)))
+                target = int(rng.choice(unseen))
             rows[name].append((int(user), history, path, target))
     if not any(rows.values()):
         raise ProRLError(
