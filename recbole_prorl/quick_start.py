@@ -16,7 +16,7 @@ from recbole_prorl.baselines import IPGPaths, PolicyPaths, RandomPaths, SeqRecPa
 from recbole_prorl.compat import ProRLError, load_checkpoint
 from recbole_prorl.data import bridge_attributes, load_dataset, load_or_mine_paths
 from recbole_prorl.data.dataset import fingerprint
-from recbole_prorl.evaluation import evaluate_paths, format_table, write_results
+from recbole_prorl.evaluation import evaluate_paths, write_results
 from recbole_prorl.simulator_training import get_simulator
 from recbole_prorl.utils import get_model, get_trainer
 

@@ -105,7 +105,6 @@ class ProRLTrainer(Trainer):
             if improved:
                 best_state = {"state_dict": copy.deepcopy(self.model.state_dict()), "epoch": epoch,
                               "valid_loss": valid_loss, "score": score}
-                save_checkpoint(best_state, self.run_dir / "pretrain-best.pth")
             if stop:
                 break
         self.model.load_state_dict(best_state["state_dict"])
